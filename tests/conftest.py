@@ -1,0 +1,49 @@
+"""Fixtures shared by every test directory.
+
+`moto_server` runs moto's emulated AWS services as a real HTTP server on 127.0.0.1, once per
+test session, so boto3 talks to it over real HTTP exactly as it talks to AWS. Dummy credentials
+and a fixed region are set for the whole session, and the user's own AWS configuration files
+are hidden, so no test can reach a real account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+MOTO_REGION = "us-east-1"
+MOTO_ACCOUNT_ID = "123456789012"  # moto's default account, used with any dummy key
+
+_DUMMY_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": MOTO_REGION,
+    "AWS_REGION": MOTO_REGION,
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    """The endpoint URL of a moto server on 127.0.0.1 (e.g. "http://127.0.0.1:PORT").
+
+    Services keep their state for the whole session: tests use names of their own (a table, a
+    workgroup) or reset what they touch.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("AWS_PROFILE", raising=False)
+        for name, value in _DUMMY_AWS_ENV.items():
+            patch.setenv(name, value)
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
