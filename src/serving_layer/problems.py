@@ -72,6 +72,20 @@ def internal_problem(request_id: str | None = None, instance: str | None = None)
     return problem_response(error, request_id, instance)
 
 
+def server_error(error: ServingError, request_id: str | None = None) -> ServingError:
+    """`error` with its status, type and title kept and its detail replaced by a generic one."""
+    reference = f" (request id {request_id})" if request_id else ""
+    kind = type(
+        f"Public{type(error).__name__}",
+        (ServingError,),
+        {"status": error.status, "slug": error.slug, "title": error.title},
+    )
+    public: ServingError = kind(
+        f"{error.title.lower()}{reference}; retry later, and quote the request id when reporting it"
+    )
+    return public
+
+
 def status_error(status: int, detail: str) -> ServingError:
     """A `ServingError` of a bare HTTP status, for failures the router raises on its own."""
     kind = type(
@@ -103,14 +117,19 @@ def register_problem_handlers(
 ) -> None:
     """Make every failure of `app` answer a problem document, and log unexpected ones.
 
-    Registers handlers for `ServingError` (its own status), the router's unmatched routes (404),
-    Powertools' `ServiceError`s (their status, generic text) and any other exception (500).
+    Registers handlers for `ServingError` (its own status; a 5xx answers with a generic detail),
+    the router's unmatched routes (404), Powertools' `ServiceError`s (their status, generic text)
+    and any other exception (500).
     """
     log: ExceptionLogger = logger or logging.getLogger(__name__)
 
     @app.exception_handler(ServingError)
     def _serving_error(error: ServingError) -> Response[str]:
         request_id, path = request_identity(app)
+        if error.status >= 500:
+            # A server-side failure's text may name internals (paths, engines): log it only.
+            log.exception("request failed: %s", error.detail, extra={"request_id": request_id})
+            return problem_response(server_error(error, request_id), request_id, path)
         return problem_response(error, request_id, path)
 
     @app.exception_handler(RouteNotFoundError)
@@ -143,5 +162,6 @@ __all__ = [
     "problem_response",
     "register_problem_handlers",
     "request_identity",
+    "server_error",
     "status_error",
 ]
