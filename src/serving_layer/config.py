@@ -52,6 +52,14 @@ AUTH_CACHE_SECONDS = Setting(
     "SERVING_AUTH_CACHE_SECONDS", "30", "authorizer's in-memory policy cache TTL"
 )
 LOG_LEVEL = Setting("LOG_LEVEL", "INFO", "log level of every logger")
+IDEMPOTENCY_TABLE = Setting(
+    "SERVING_IDEMPOTENCY_TABLE",
+    "serving-layer-idempotency",
+    "DynamoDB table of the manage API's idempotency records",
+)
+STACK_NAME = Setting(
+    "SERVING_STACK_NAME", "serving-layer-dev", "deployed stack the cloud scripts and live tests use"
+)
 
 ALL = (
     ENGINE,
@@ -68,4 +76,6 @@ ALL = (
     CURSOR_KEY,
     AUTH_CACHE_SECONDS,
     LOG_LEVEL,
+    IDEMPOTENCY_TABLE,
+    STACK_NAME,
 )
