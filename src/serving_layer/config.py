@@ -57,6 +57,23 @@ IDEMPOTENCY_TABLE = Setting(
     "serving-layer-idempotency",
     "DynamoDB table of the manage API's idempotency records",
 )
+WRITER = Setting(
+    "SERVING_WRITER",
+    "",
+    "manage API writer: athena or local; empty follows SERVING_ENGINE (duckdb means local)",
+)
+MAX_BATCH_ROWS = Setting("SERVING_MAX_BATCH_ROWS", "10000", "most rows in one insert or upsert")
+IDEMPOTENCY_SECONDS = Setting(
+    "SERVING_IDEMPOTENCY_SECONDS", "86400", "how long an Idempotency-Key replays its first answer"
+)
+AUDIT_TABLE = Setting(
+    "SERVING_AUDIT_TABLE", "serving-layer-audit", "DynamoDB table of the cloud writes' audit"
+)
+COMMIT_ATTEMPTS = Setting(
+    "SERVING_COMMIT_ATTEMPTS",
+    "20",
+    "local writer's attempts at one commit when others commit first",
+)
 STACK_NAME = Setting(
     "SERVING_STACK_NAME", "serving-layer-dev", "deployed stack the cloud scripts and live tests use"
 )
@@ -77,5 +94,10 @@ ALL = (
     AUTH_CACHE_SECONDS,
     LOG_LEVEL,
     IDEMPOTENCY_TABLE,
+    WRITER,
+    MAX_BATCH_ROWS,
+    IDEMPOTENCY_SECONDS,
+    AUDIT_TABLE,
+    COMMIT_ATTEMPTS,
     STACK_NAME,
 )
