@@ -20,10 +20,16 @@ if TYPE_CHECKING:
 
 CATALOG_NAME = "local"
 CATALOG_FILE = "catalog.db"
+# Present while the sample generator rebuilds the warehouse; a reader refuses it meanwhile.
+BUILDING_MARKER = "BUILDING"
 
 
 class WarehouseMissingError(RuntimeError):
     """The local warehouse has not been generated yet."""
+
+
+class WarehouseIncompleteError(WarehouseMissingError):
+    """The local warehouse is being generated, or its generation stopped midway."""
 
 
 def warehouse_dir(path: str | Path | None = None) -> Path:
@@ -69,6 +75,11 @@ def metadata_locations(
     """Each table's current metadata file, read straight from the catalog's SQLite database."""
     namespace = config.NAMESPACE.get(namespace)
     database = warehouse_dir(path) / CATALOG_FILE
+    if (database.parent / BUILDING_MARKER).exists():
+        raise WarehouseIncompleteError(
+            f"the Iceberg warehouse at {database.parent} is being generated or its generation "
+            "stopped midway; wait for it to finish, or generate it again with `make samples`"
+        )
     if not database.exists():
         raise WarehouseMissingError(
             f"no Iceberg warehouse at {database.parent}; generate one with `make samples`"
