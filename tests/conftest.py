@@ -9,6 +9,7 @@ are hidden, so no test can reach a real account.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -47,3 +48,15 @@ def moto_server() -> Iterator[str]:
             yield f"http://{host}:{port}"
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def fixture_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hand-made Iceberg lake of `tests/fixture_lake.py`, written once per test session.
+
+    Its expected answers (`fixture_lake.EXPECTED…`) are worked out by hand in that module.
+    Treat it as read-only: tests that write copy it first.
+    """
+    import fixture_lake as lake
+
+    return lake.build(tmp_path_factory.mktemp("fixture_lake"))
