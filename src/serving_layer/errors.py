@@ -121,3 +121,16 @@ class EngineUnavailableError(ServingError):
     status = 503
     slug = "engine-unavailable"
     title = "The query engine is unavailable"
+
+
+class PolicyStoreError(ServingError):
+    """The store of client records could not be read or written; the authorizer then denies."""
+
+    status = 503
+    slug = "policy-store-unavailable"
+    title = "The policy store is unavailable"
+
+
+class NoSuchClientError(NotFoundError):
+    slug = "no-such-client"
+    title = "No such client"
