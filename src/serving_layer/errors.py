@@ -134,3 +134,43 @@ class PolicyStoreError(ServingError):
 class NoSuchClientError(NotFoundError):
     slug = "no-such-client"
     title = "No such client"
+
+
+class PayloadTooLargeError(ServingError):
+    status = 413
+    slug = "payload-too-large"
+    title = "Request too large"
+
+
+class NotGrantedError(ForbiddenError):
+    slug = "not-granted"
+    title = "Operation not granted"
+
+
+class OutsideScopeError(ForbiddenError):
+    slug = "outside-scope"
+    title = "Rows outside the scope"
+
+
+class RowsExistError(ConflictError):
+    slug = "rows-exist"
+    title = "Rows already exist"
+
+
+class RequestInProgressError(ConflictError):
+    slug = "request-in-progress"
+    title = "A request with this idempotency key is in progress"
+
+
+class IdempotencyKeyReusedError(ServingError):
+    status = 422
+    slug = "idempotency-key-reused"
+    title = "Idempotency key reused with another request"
+
+
+class WriteFailedError(ServingError):
+    """The table could not be changed (storage failure, or other writers kept committing first)."""
+
+    status = 503
+    slug = "write-failed"
+    title = "The table could not be written"
