@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
@@ -60,3 +61,29 @@ def fixture_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import fixture_lake as lake
 
     return lake.build(tmp_path_factory.mktemp("fixture_lake"))
+
+
+@pytest.fixture(scope="session")
+def fixture_engine(fixture_lake: Path) -> Any:
+    """A DuckDB engine over the hand-made fixture lake, shared by the session."""
+    from serving_layer.engines.duckdb import DuckDBEngine
+
+    return DuckDBEngine(fixture_lake)
+
+
+@pytest.fixture
+def query_api(fixture_engine: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The query API answering from the fixture lake, with test signing keys set.
+
+    Yields the `serving_layer.query_api` module; call `handle(event, None)` or use the
+    `handler` of `serving_layer.handlers.query`.
+    """
+    from serving_layer import query_api
+
+    monkeypatch.setenv("SERVING_MASK_KEY", "test-mask-key-0123456789abcdef")
+    monkeypatch.setenv("SERVING_CURSOR_KEY", "test-cursor-key-0123456789abcdef")
+    query_api.use_engine(fixture_engine)
+    try:
+        yield query_api
+    finally:
+        query_api.use_engine(None)

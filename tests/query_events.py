@@ -68,3 +68,23 @@ def set_policy(
 
 def body(response: dict[str, Any]) -> Any:
     return json.loads(response["body"])
+
+
+def policy_document(
+    scope: list[int] | str = "all",
+    endpoints: dict[str, dict[str, Any]] | None = None,
+    *,
+    client: str = "test-client",
+    key_id: str = "sk_test0001",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A policy granting `endpoints` (default: every endpoint, every field) over `scope`."""
+    from serving_layer.endpoints import ENDPOINTS
+
+    return {
+        "client": client,
+        "key_id": key_id,
+        "scope": scope,
+        "endpoints": {name: {} for name in ENDPOINTS} if endpoints is None else endpoints,
+        **extra,
+    }
