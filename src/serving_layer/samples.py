@@ -129,7 +129,11 @@ def generate(
 
 @contextmanager
 def _building(root: Path, seed: int, trackcodes: int) -> Iterator[None]:
-    """Mark the warehouse as being built for the duration; the mark stays if the build fails."""
+    """Mark the warehouse as being built for the duration; the mark stays if the build fails.
+
+    NOTE: two generations into the same folder at once are not excluded (no lock is taken):
+    the lake is a developer's local sample, rebuilt by hand; a lock file would lift this.
+    """
     root.mkdir(parents=True, exist_ok=True)
     marker = root / warehouse.BUILDING_MARKER
     now = datetime.now(UTC).isoformat(timespec="seconds")

@@ -16,6 +16,8 @@ from typing import Any
 
 from serving_layer import config
 
+# NOTE: found beside the source tree, so generation needs a checkout (or an editable install),
+# as local mode does anyway; shipping the files as package data would lift this.
 REFERENCE_DIR = config.PROJECT_ROOT / "samples" / "reference"
 
 _WKT_POINT = re.compile(r"^POINT \((-?\d+(?:\.\d+)?) (-?\d+(?:\.\d+)?)\)$")
