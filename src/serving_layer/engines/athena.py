@@ -129,7 +129,11 @@ def encode_page(query_id: str, next_token: str) -> str:
 
 
 def decode_page(page: str) -> tuple[str, str]:
-    """The execution id and `NextToken` of a page token `encode_page` made."""
+    """The execution id and `NextToken` of a page token `encode_page` made.
+
+    NOTE: a token lives as long as the execution's results do (the workgroup's S3 result
+    location and its lifecycle); reading on after they are gone is answered as a 502.
+    """
     try:
         raw = base64.urlsafe_b64decode(page + "=" * (-len(page) % 4))
         query_id, next_token = json.loads(raw)
@@ -162,7 +166,11 @@ class _Run:
     query_id: str | None = None
 
     def redact(self, text: str) -> str:
-        """`text` with every bound value (and the quoted part of each literal) blanked out."""
+        """`text` with every bound value (and the quoted part of each literal) blanked out.
+
+        NOTE: numbers are left as they are (they would blank out line and column numbers too);
+        the values bound today are dates and client ids, which are not secret.
+        """
         for literal in sorted(self.literals, key=len, reverse=True):
             if literal in ("NULL", "true", "false") or "'" not in literal:
                 continue  # keywords and numbers carry nothing worth hiding
@@ -274,6 +282,11 @@ class AthenaEngine(Engine):
         }
         if run.literals:
             request["ExecutionParameters"] = list(run.literals)
+        # NOTE: Athena's guide ("Reuse query results", 2025) reuses a result when the "query
+        # strings match as determined by Athena" and does not say whether execution parameters
+        # take part. Range and scope are parameters, so reuse is only safe if they do. Confirm it
+        # on a live workgroup (same text, two scopes) before relying on it; until then a
+        # deployment can set SERVING_RESULT_REUSE_MINUTES=0.
         if self.reuse_minutes > 0:
             request["ResultReuseConfiguration"] = {
                 "ResultReuseByAgeConfiguration": {
@@ -316,6 +329,8 @@ class AthenaEngine(Engine):
             athena_error.get("ErrorType"),
             run.redact(status.get("StateChangeReason", "")),
         )
+        # NOTE: a failure Athena marks `Retryable` is not run again: the client is told to try
+        # again. Re-running inside the deadline would need a second start and its own budget.
         if state == "CANCELLED":
             detail = "the query was cancelled before it finished; ask again"
         else:

@@ -69,7 +69,11 @@ def read_decimal(text: str) -> Decimal:
 
 
 def read_timestamp(text: str) -> datetime:
-    """A naive datetime; Trino's fractions finer than microseconds are cut to microseconds."""
+    """A naive datetime, as the lake's UTC timestamps are.
+
+    NOTE: Python's datetime stops at microseconds, so a Trino `timestamp(9)` value loses its
+    last three digits (cut, not rounded). The lake's timestamps are `timestamp(6)`.
+    """
     match = _TIMESTAMP.fullmatch(text.strip())
     if match is None:
         raise ValueError(f"not a timestamp: {text!r}")

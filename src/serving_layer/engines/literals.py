@@ -19,6 +19,10 @@ grammar (`SqlBase.g4`, the `STRING`, `UNICODE_STRING` and `number` rules) and At
 - `Decimal`: `DECIMAL '…'`, at most 38 digits (Trino's largest precision); finite only.
 - `datetime`: `TIMESTAMP 'YYYY-MM-DD HH:MM:SS.ffffff'`, UTC (an aware value is converted).
 - `date`: `DATE 'YYYY-MM-DD'`; `None`: `NULL`.
+
+NOTE: every form is checked offline against Trino's grammar; the `U&'…'` form has not been run
+on a live Athena workgroup yet (no text parameter is bound today: range bounds and client ids
+are timestamps and integers). A live check should bind one such literal before text values are.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from typing import Any
 from serving_layer.errors import ValidationFailedError
 
 # Athena's API model limits each ExecutionParameters member to 1..1024 characters.
+# NOTE: counted here in code points; whether the service counts UTF-16 units or bytes is not
+# documented, so text near the limit with characters outside the BMP may still be refused.
 MAX_PARAMETER_CHARS = 1024
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 DECIMAL_MAX_DIGITS = 38
