@@ -83,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     try:
         store = open_store(args)
-        command = _COMMANDS[args.action]
-        return command(store, args, out)
+        try:
+            return _COMMANDS[args.action](store, args, out)
+        finally:
+            store.close()
     except ServingError as error:
         print(f"error: {error.detail}", file=sys.stderr)
         return 2 if error.status < 500 else 1

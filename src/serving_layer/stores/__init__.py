@@ -151,6 +151,9 @@ class PolicyStore(ABC):
         matches = self.find_by_client(key_id_or_name)
         return matches[0] if len(matches) == 1 else None
 
+    def close(self) -> None:  # noqa: B027 - optional for backends, not abstract
+        """Release what the store holds open (connections); the default holds nothing."""
+
     @staticmethod
     def _check(record: ClientRecord) -> None:
         if _KEY_HASH.fullmatch(record.key_hash) is None:

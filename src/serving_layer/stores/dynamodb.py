@@ -49,7 +49,12 @@ class DynamoDBPolicyStore(PolicyStore):
         region_name: str | None = None,
     ) -> None:
         self.table_name = config.CLIENTS_TABLE.get(table_name)
+        self._owns_client = client is None
         self.client = client or dynamodb_client(endpoint_url, region_name)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
 
     def _get(self, key_hash: str) -> ClientRecord | None:
         with self._calls("GetItem"):

@@ -66,6 +66,18 @@ class LocalPolicyStore(PolicyStore):
             connection.execute("PRAGMA journal_mode=WAL")
             connection.executescript(_SCHEMA)
 
+        # While one connection stays open, closing the others is cheap: SQLite checkpoints
+        # and removes the write-ahead log (with fsyncs) only when the last one closes.
+        self._anchor: sqlite3.Connection | None = sqlite3.connect(
+            self.path, check_same_thread=False
+        )
+        self._anchor.execute("SELECT count(*) FROM clients").fetchone()
+
+    def close(self) -> None:
+        if self._anchor is not None:
+            self._anchor.close()
+            self._anchor = None
+
     def _get(self, key_hash: str) -> ClientRecord | None:
         with self._connection() as connection:
             row = connection.execute(f"{_SELECT} WHERE key_hash = ?", (key_hash,)).fetchone()
@@ -101,6 +113,9 @@ class LocalPolicyStore(PolicyStore):
             with closing(
                 sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
             ) as connection:
+                # In WAL mode NORMAL never corrupts the file; a power cut may lose the last
+                # commits, which an operator would redo. It spares an fsync per write.
+                connection.execute("PRAGMA synchronous=NORMAL")
                 yield connection
         except sqlite3.Error as error:
             raise PolicyStoreError(
