@@ -29,6 +29,12 @@ samples/lake/catalog.db: | $(STAMP)
 samples: $(STAMP) ## Generate the sample Iceberg lake (TRACKCODES=200000 SEED=7)
 	$(BIN)/serving-layer samples --trackcodes $(TRACKCODES) --seed $(SEED)
 
+# The sample lake is built only when missing; the sample clients get fresh keys on every run
+# (printed once, with `export KEY=…` lines and curl calls to paste), then the gateway emulator
+# serves template.yaml's routes until Ctrl-C.
+local: $(STAMP) samples/lake/catalog.db ## Serve the API on 127.0.0.1:PORT (3000) with sample data and keys
+	$(BIN)/python -m local --seed-samples --port $(PORT)
+
 test: $(STAMP) ## Run the test suite
 	$(BIN)/pytest
 
