@@ -16,7 +16,7 @@ import pytest
 import trino_query_parser
 from antlr4 import CommonTokenStream, InputStream
 from antlr4.tree.Tree import TerminalNode
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from trino_query_parser.error import TrinoErrorListener
 from trino_query_parser.SqlBaseLexer import SqlBaseLexer
@@ -28,6 +28,8 @@ from serving_layer.errors import ValidationFailedError
 # Characters that matter to a literal: quotes, escapes, comment and statement marks, line
 # breaks, controls, bidirectional overrides, characters outside the BMP.
 _TRICKY = "'\"\\;-/*?\n\r\t\x0b\x1b\x7f\x85\u00ad\u2028\u2029\u202e\ufeff😀\U000e0001"
+# The parser builds its tables on first use and the machine is shared: time is no property here.
+no_deadline = settings(deadline=None)
 texts = st.text(
     alphabet=st.sampled_from(_TRICKY)
     | st.characters(exclude_characters="\x00", exclude_categories=("Cs",)),
@@ -151,6 +153,7 @@ def test_each_value_renders_as_its_hand_written_literal(value: object, literal: 
     assert sql_literal(value) == literal
 
 
+@no_deadline
 @given(texts)
 @example("'; DROP TABLE trackcode; --")
 @example("' OR '1'='1")
@@ -176,6 +179,7 @@ def test_any_text_is_one_string_literal_that_decodes_back(text: str) -> None:
     ]
 
 
+@no_deadline
 @given(texts)
 def test_a_rendered_text_holds_no_raw_control_or_line_break(text: str) -> None:
     # GIVEN any text  WHEN rendered  THEN controls, format marks and line breaks are escaped
@@ -184,6 +188,7 @@ def test_a_rendered_text_holds_no_raw_control_or_line_break(text: str) -> None:
     assert raw == []
 
 
+@no_deadline
 @given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
 def test_any_bigint_is_one_integer_literal(value: int) -> None:
     item = select_item(f"SELECT {sql_literal(value)}")
@@ -192,6 +197,7 @@ def test_any_bigint_is_one_integer_literal(value: int) -> None:
     assert int(item.getText()) == value
 
 
+@no_deadline
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_any_finite_float_is_one_double_literal_that_reads_back(value: float) -> None:
     item = select_item(f"SELECT {sql_literal(value)}")
@@ -202,6 +208,7 @@ def test_any_finite_float_is_one_double_literal_that_reads_back(value: float) ->
     assert math.copysign(1, read) == math.copysign(1, value)
 
 
+@no_deadline
 @given(
     st.integers(0, 12).flatmap(
         lambda places: st.decimals(min_value=-(10**20), max_value=10**20, places=places)
@@ -214,6 +221,7 @@ def test_any_decimal_is_one_typed_decimal_literal(value: Decimal) -> None:
     assert Decimal(decode_string(string_token(item))) == value
 
 
+@no_deadline
 @given(st.datetimes())
 def test_any_datetime_is_one_timestamp_literal_that_reads_back(value: datetime) -> None:
     item = select_item(f"SELECT {sql_literal(value)}")
@@ -222,6 +230,7 @@ def test_any_datetime_is_one_timestamp_literal_that_reads_back(value: datetime) 
     assert datetime.fromisoformat(decode_string(string_token(item))) == value
 
 
+@no_deadline
 @given(st.dates())
 def test_any_date_is_one_date_literal_that_reads_back(value: date) -> None:
     item = select_item(f"SELECT {sql_literal(value)}")
