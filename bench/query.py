@@ -1,14 +1,15 @@
 """What the query API adds to a query: handler time against the raw SQL, and the cold import.
 
 For each endpoint over a 1-day and a 30-day range of a 1,000,000-trackcode lake, the whole
-query handler (event in, JSON out: policy check, compile, DuckDB, JSON values, masks, cursor) is
-timed against the very SQL the engine runs (the compiled query with its page of `max_rows + 1`
-rows) on the same DuckDB connection. The two are run interleaved in one process, several times each, and the
-medians compared: the ratio is the API's overhead. A masked variant shows the cost of masks.
+query handler (event in, JSON out: policy check, compile, DuckDB, JSON values, masks, cursor)
+is timed against the very SQL the engine runs (the compiled query with its page of
+`max_rows + 1` rows) on the same DuckDB connection. The two run interleaved in one process,
+several times each, and their medians are compared: the ratio is the API's overhead. A masked
+variant shows what masks cost.
 
 The cold import is the time a fresh interpreter takes to import the cloud handler module
-(`serving_layer.handlers.query`), less the interpreter's own start, median of several runs; it is
-what a Lambda cold start pays before the first request, without the engine.
+(`serving_layer.handlers.query`), less the interpreter's own start, median of several runs; it
+is what a Lambda cold start pays before the first request, without the engine.
 """
 
 from __future__ import annotations
