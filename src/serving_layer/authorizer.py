@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from serving_layer import config, keys
@@ -105,6 +106,7 @@ class Authorizer:
         logger: Any = None,
     ) -> None:
         self._store = store
+        self._open_store = configured_store()
         self.clock = clock or _utc_now
         self.cache_seconds = float(
             config.AUTH_CACHE_SECONDS.get(None if cache_seconds is None else str(cache_seconds))
@@ -117,7 +119,7 @@ class Authorizer:
     @property
     def store(self) -> PolicyStore:
         if self._store is None:
-            self._store = get_store()
+            self._store = self._open_store()
         return self._store
 
     def answer(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,6 +211,15 @@ class Authorizer:
             f"authorizer store failure key_id={key_id}: {what}",
             extra={"key_id": key_id, "error": type(error).__name__},
         )
+
+
+def configured_store() -> Callable[[], PolicyStore]:
+    """The configured store, named now (a handler is imported with its own environment) and
+    built on first use, so importing the handler needs neither AWS settings nor a database."""
+    name = config.POLICY_STORE.get()
+    if name == "dynamodb":
+        return partial(get_store, name, table_name=config.CLIENTS_TABLE.get())
+    return partial(get_store, name, data_dir=config.DATA_DIR.get())
 
 
 def allow_answer(record: ClientRecord, route_arn: RouteArn) -> dict[str, Any]:
