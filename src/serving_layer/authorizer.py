@@ -12,6 +12,12 @@ by key hash (`SERVING_AUTH_CACHE_SECONDS`; misses for `NEGATIVE_CACHE_SECONDS`),
 Lambda reads the store about once per key per TTL. Status and expiry are checked on every
 decision, cached or not. Any failure to read the store denies (fail closed).
 
+NOTE: the two caches add up. The gateway may cache, for its full TTL, an answer built from a
+record this cache had held for nearly its own TTL, so a revocation or suspension can take up to
+the sum of both TTLs to reach every route. Expiry is exact: the handlers check it again from
+the policy in the context. Lowering either TTL shortens the delay; warm Lambdas have no channel
+through which to be told to drop a record.
+
 What is logged: one INFO line per decision with the key id, client, decision, reason and
 milliseconds. Never the key, its hash, the headers or the event.
 """
@@ -185,7 +191,9 @@ class Authorizer:
         if self.cache_seconds > 0:
             with self._lock:
                 if len(self._cache) >= CACHE_ENTRIES:
-                    self._cache.pop(next(iter(self._cache)))  # the oldest entry
+                    # NOTE: drops the oldest insertion, not the least used: simple, and a warm
+                    # Lambda rarely sees 10,000 keys within one TTL. An LRU would suit more.
+                    self._cache.pop(next(iter(self._cache)))
                 self._cache[key_hash] = (now, record)
         return record, False
 
