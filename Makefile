@@ -35,7 +35,7 @@ samples: $(STAMP) ## Generate the sample Iceberg lake (TRACKCODES=200000 SEED=7)
 local: $(STAMP) samples/lake/catalog.db ## Serve the API on 127.0.0.1:PORT (3000) with sample data and keys
 	$(BIN)/python -m local --seed-samples --port $(PORT)
 
-test: $(STAMP) ## Run the test suite
+test: $(STAMP) template-check ## Check the cloud template, then run the test suite
 	$(BIN)/pytest
 
 fmt: $(STAMP) ## Format the code
@@ -56,3 +56,47 @@ bench: $(STAMP) ## Measure the engine and the API on a 1,000,000-trackcode lake
 
 clean: ## Remove the virtualenv, caches and generated data
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis samples/lake .local
+
+# ---- Cloud: the SAM tools, template checks, build, deploy, seed and destroy ----------------
+# SAM CLI + cfn-lint and checkov live in two environments under .venv-tools/ (their boto3 pins
+# contradict each other and the project's), each pinned by tools/<name>/requirements.lock.
+TOOLS := .venv-tools
+SAM := $(TOOLS)/sam/bin/sam
+CFN_LINT := $(TOOLS)/sam/bin/cfn-lint
+CHECKOV := $(TOOLS)/checkov/bin/checkov
+STACK ?= serving-layer-dev
+STAGE ?= dev
+PARAMS ?=
+# The checks run offline: no SAM CLI telemetry, no checkov downloads.
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: tools template-check build deploy seed-cloud destroy
+
+$(TOOLS)/%/.installed: tools/%/requirements.txt tools/%/requirements.lock
+	rm -rf $(TOOLS)/$*
+	$(PYTHON) -m venv $(TOOLS)/$*
+	$(TOOLS)/$*/bin/pip install --quiet --disable-pip-version-check \
+		-c tools/$*/requirements.lock -r tools/$*/requirements.txt
+	@touch $@
+
+tools: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed ## Install SAM CLI, cfn-lint, checkov
+
+template-check: tools ## Validate, lint and scan template.yaml (sam, cfn-lint, checkov)
+	$(SAM) validate --lint --template template.yaml
+	$(CFN_LINT) template.yaml
+	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --quiet --compact
+
+build: tools ## Build the three Lambda packages (.aws-sam/build)
+	$(SAM) build --template template.yaml
+
+deploy: build $(STAMP) ## Deploy STACK (STAGE=dev, PARAMS="VpcMode=true …"), then create its tables
+	$(SAM) deploy --stack-name $(STACK) --s3-prefix $(STACK) \
+		--parameter-overrides Stage=$(STAGE) $(PARAMS)
+	$(BIN)/python -m serving_layer.cloud.tables --stack $(STACK)
+
+seed-cloud: $(STAMP) samples/lake/catalog.db ## Load the sample lake into STACK's tables via Athena
+	$(BIN)/python -m serving_layer.cloud.seed --stack $(STACK)
+
+destroy: tools $(STAMP) ## Empty STACK's lake and results buckets, then delete it (asks first)
+	$(BIN)/python -m serving_layer.cloud.buckets --stack $(STACK) $(if $(YES),--yes)
+	$(SAM) delete --stack-name $(STACK) --no-prompts
