@@ -89,7 +89,7 @@ _GATEWAY_MESSAGES: dict[int, str] = {
     404: "Not Found",
     413: "Request Entity Too Large",
     502: "Internal Server Error",
-    504: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
