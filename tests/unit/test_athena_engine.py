@@ -7,6 +7,7 @@ clock, the sleeps and the jitter are fakes, so schedules are checked exactly and
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from datetime import date
@@ -14,11 +15,18 @@ from typing import Any
 
 import pytest
 from botocore.stub import ANY, Stubber
+from trino_query_parser import parse_statement
 
 from serving_layer.compiler import CompiledQuery, DateRange, Scope, compile_query
 from serving_layer.endpoints import Field
 from serving_layer.engines import athena
-from serving_layer.engines.athena import AthenaEngine, decode_page, encode_page, new_client
+from serving_layer.engines.athena import (
+    AthenaEngine,
+    decode_page,
+    encode_page,
+    new_client,
+    values_digest,
+)
 from serving_layer.errors import (
     EngineFailedError,
     EngineTimeoutError,
@@ -93,8 +101,13 @@ def engine(client: Any, time_: FakeTime, **settings: Any) -> AthenaEngine:
 
 
 def start_params(literals: list[str], reuse_minutes: int | None = 15) -> dict[str, Any]:
+    text = COUNT_QUERY.sql
+    if reuse_minutes:
+        # With reuse on, the text leads with a digest of the values (computed here by hand).
+        digest = hashlib.sha256("\x1f".join(literals).encode()).hexdigest()
+        text = f"-- values {digest}\n{text}"
     params: dict[str, Any] = {
-        "QueryString": COUNT_QUERY.sql,
+        "QueryString": text,
         "ClientRequestToken": ANY,
         "WorkGroup": WORKGROUP,
         "QueryExecutionContext": {"Database": "lake", "Catalog": "AwsDataCatalog"},
@@ -518,3 +531,15 @@ def test_the_process_shares_one_client_created_on_first_use(
     # THEN one client was created, and both use it
     assert first.client is second.client is created[0]
     assert len(created) == 1
+
+
+def test_reused_results_are_only_those_of_the_same_values() -> None:
+    # GIVEN the literals of two scopes of the same query
+    one = values_digest(["TIMESTAMP '2025-01-01 00:00:00.000000'", "1"])
+    other = values_digest(["TIMESTAMP '2025-01-01 00:00:00.000000'", "2"])
+
+    # THEN their query texts differ, so Athena cannot hand one scope's result to the other,
+    # and the digest is plain hex that leaves the statement a single valid query
+    assert one != other
+    assert set(one) <= set("0123456789abcdef")
+    parse_statement(f"-- values {one}\n{COUNT_QUERY.sql}")

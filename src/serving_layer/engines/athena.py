@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import random
@@ -142,6 +143,11 @@ def decode_page(page: str) -> tuple[str, str]:
     if not (isinstance(query_id, str) and isinstance(next_token, str) and query_id and next_token):
         raise EngineFailedError("the page token is not one this engine issued")
     return query_id, next_token
+
+
+def values_digest(literals: tuple[str, ...] | list[str]) -> str:
+    """A hex digest of the bound literals: only [0-9a-f], so it cannot change the statement."""
+    return hashlib.sha256("\x1f".join(literals).encode()).hexdigest()
 
 
 def poll_delays() -> Iterator[float]:
@@ -282,12 +288,12 @@ class AthenaEngine(Engine):
         }
         if run.literals:
             request["ExecutionParameters"] = list(run.literals)
-        # NOTE: Athena's guide ("Reuse query results", 2025) reuses a result when the "query
-        # strings match as determined by Athena" and does not say whether execution parameters
-        # take part. Range and scope are parameters, so reuse is only safe if they do. Confirm it
-        # on a live workgroup (same text, two scopes) before relying on it; until then a
-        # deployment can set SERVING_RESULT_REUSE_MINUTES=0.
         if self.reuse_minutes > 0:
+            # Athena reuses a result when the "query strings match" ("Reuse query results",
+            # 2025) and does not say whether execution parameters take part. Range and scope are
+            # parameters, so the text carries a digest of them: a stored result is then only
+            # ever reused for the very same values, whatever Athena compares.
+            request["QueryString"] = f"-- values {values_digest(run.literals)}\n{query.sql}"
             request["ResultReuseConfiguration"] = {
                 "ResultReuseByAgeConfiguration": {
                     "Enabled": True,
