@@ -17,6 +17,10 @@ with API Gateway's own `message` kept as a member so a client written against th
 gateway's `{"message": "Unauthorized"}` still reads it. API Gateway answers a function that
 crashes or answers garbage with 500 `Internal Server Error`; the emulator answers 502 instead, so
 such a failure is never confused with the handler's own 500 problem.
+
+NOTE: what the template's `HttpApi` declares beyond routes and the authorizer (CORS, throttling,
+access log format) is not emulated: the local API is reached from the same origin (the docs page
+included) by one developer, and the access log line here carries the same key fields.
 """
 
 from __future__ import annotations

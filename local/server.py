@@ -14,13 +14,14 @@ import logging
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local import docs
 from local.events import IncomingRequest
-from local.gateway import Gateway, GatewayResponse, problem
+from local.gateway import Gateway, GatewayResponse, access_log, problem
 from serving_layer.errors import BadRequestError, ServingError
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,16 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
 
         if docs.is_docs_path(path) and self.command in ("GET", "HEAD"):
-            self._write(self._docs(path))
+            started = time.perf_counter()
+            response = self._docs(path)
+            self._write(response)
+            access_log.info(
+                "%s %s %d %.1f ms key_id=- request_id=-",
+                self.command,
+                path,
+                response.status,
+                (time.perf_counter() - started) * 1000,
+            )
             return
 
         request = IncomingRequest(
