@@ -441,3 +441,21 @@ def test_importing_the_handler_loads_no_engine_library() -> None:
 
     # THEN neither DuckDB, pyarrow nor pyiceberg was imported
     assert result.returncode == 0, result.stderr
+
+
+# --- sample events ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["get_query.json", "get_me.json", "get_openapi.json"])
+def test_sample_events_are_payload_2_0_of_a_known_route(name: str) -> None:
+    from serving_layer.caller import caller_from_event
+    from serving_layer.routes import ROUTES
+
+    document = event(name)
+    assert document["version"] == "2.0"
+    assert document["routeKey"] in {route.key for route in ROUTES}
+    assert document["requestContext"]["routeKey"] == document["routeKey"]
+    assert document["requestContext"]["http"]["path"] == document["rawPath"]
+    if "authorizer" in document["requestContext"]:
+        caller = caller_from_event(document)
+        assert caller.key_id == document["requestContext"]["authorizer"]["lambda"]["key_id"]
