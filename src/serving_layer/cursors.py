@@ -14,6 +14,10 @@ NOTE: the payload is signed, not encrypted: a client can read its own page token
 an Athena execution id). Nothing in it is secret; encrypting it would lift this if that changes.
 NOTE: cursors do not expire; an Athena token stops working when Athena forgets the execution,
 and then the engine's error asks the client to start again.
+NOTE: a cursor does not pin the Iceberg snapshot. On DuckDB a later page re-runs the query with
+an offset, so a write between two pages can shift rows across the page boundary; Athena reads
+on from one execution and is not affected. Binding the snapshot ids into the digest (and
+reading at them) would lift this.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ same text whether DuckDB or Athena produced it. Null stays null under every mask
   different pseudonyms for the same value and nobody without the key can test a guess.
 
 A `partial` or `hash` column answers as `varchar`, since its values are text.
+
+NOTE: `partial` keeps the text's length visible, and a `hash` pseudonym of a value from a small
+set (a boolean, a service name) can be matched by anyone who sees the same value unmasked
+elsewhere for the same client. Policies should use `redact` where either matters.
 """
 
 from __future__ import annotations
