@@ -10,7 +10,8 @@ call every endpoint:
   `max_rows + 1` rows) on a DuckDB connection of this process; the ratio is what the gateway,
   authorizer cache, handler, JSON and HTTP add;
 - throughput: 16 client threads, each with its own connection, cycling through the eight
-  endpoints for a fixed time; requests per second, errors, and latency percentiles.
+  endpoints for a fixed time; requests per second, errors, and latency percentiles; then the
+  same on `GET /v1/me`, which never reaches the engine, for the emulator's own ceiling.
 
 Server and clients share the machine's cores, so the figures are those of one laptop running
 both, not of the server alone.
@@ -67,10 +68,19 @@ def run(
         server = _start(Path(lake_dir), data, Path(folder) / "server.log")
         try:
             latency = _latency(server.url, key, Path(lake_dir), runs)
-            load = _load(server.url, key, clients, load_seconds)
+            queries = [f"/v1/queries/{name}" for name in ENDPOINTS]
+            load = _load(server.url, key, queries, clients, load_seconds)
+            # The same load on a route that never reaches the engine: the emulator's own ceiling.
+            gateway = _load(server.url, key, ["/v1/me"], clients, load_seconds)
         finally:
             _stop(server)
-    return {"range": list(RANGE), "runs": runs, "endpoints": latency, "load": load}
+    return {
+        "range": list(RANGE),
+        "runs": runs,
+        "endpoints": latency,
+        "load": load,
+        "load_without_engine": gateway,
+    }
 
 
 def _bench_key(data: Path) -> str:
@@ -159,9 +169,8 @@ def _call(session: requests.Session, target: str, params: dict[str, str]) -> dic
     return body
 
 
-def _load(url: str, key: str, clients: int, seconds: float) -> dict[str, Any]:
-    """`clients` threads cycling through the endpoints for `seconds`; requests per second."""
-    names = list(ENDPOINTS)
+def _load(url: str, key: str, paths: list[str], clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` threads cycling through `paths` for `seconds`; requests per second."""
     params = {"start": RANGE[0], "end": RANGE[1]}
     latencies: list[float] = []
     errors: list[str] = []
@@ -176,7 +185,7 @@ def _load(url: str, key: str, clients: int, seconds: float) -> dict[str, Any]:
             barrier.wait()
             i = number
             while time.monotonic() < stop_at:
-                target = f"{url}/v1/queries/{names[i % len(names)]}"
+                target = f"{url}{paths[i % len(paths)]}"
                 started = time.perf_counter()
                 try:
                     response = session.get(target, params=params, timeout=120)
@@ -232,14 +241,17 @@ def render(results: dict[str, Any]) -> str:
             f"| `{name}` | {r['rows']} | {r['http_ms']} | {r['sql_ms']} | {r['ratio']} "
             f"| {r['overhead_ms']} |"
         )
-    load = results["load"]
-    lines += [
-        "",
-        f"{load['clients']} concurrent clients for {load['seconds']} s: "
-        f"{load['requests_per_second']} requests/s ({load['requests']} requests, "
-        f"{load['errors']} errors), p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms, "
-        f"max {load['max_ms']} ms",
-    ]
+    lines.append("")
+    for title, load in (
+        ("the eight endpoints in turn", results["load"]),
+        ("GET /v1/me (no engine)", results["load_without_engine"]),
+    ):
+        lines.append(
+            f"{load['clients']} concurrent clients, {title}, {load['seconds']} s: "
+            f"{load['requests_per_second']} requests/s ({load['requests']} requests, "
+            f"{load['errors']} errors), p50 {load['p50_ms']} ms, p95 {load['p95_ms']} ms, "
+            f"max {load['max_ms']} ms"
+        )
     return "\n".join(lines)
 
 
