@@ -160,6 +160,14 @@ def load_stack(
     for route in routes:
         if route.authorizer is not None and route.authorizer not in authorizers:
             raise TemplateError(f"route {route.key} names an unknown authorizer {route.authorizer}")
+    for authorizer in authorizers.values():
+        # NOTE: only payload format 2.0 (what this stack uses) is emulated; a 1.0 authorizer
+        # gets a different event and answers differently, so it is refused rather than misread.
+        if authorizer.payload_version != "2.0":
+            raise TemplateError(
+                f"authorizer {authorizer.name} uses payload format {authorizer.payload_version}; "
+                "the local gateway emulates format 2.0 only"
+            )
     return Stack(
         functions=functions,
         routes=tuple(routes),
@@ -259,7 +267,9 @@ def _plain_authorizer(
         identity_sources=tuple(str(s) for s in sources),
         ttl_seconds=int(resolver.resolve(properties.get("AuthorizerResultTtlInSeconds", 0))),
         simple_responses=_flag(resolver.resolve(properties.get("EnableSimpleResponses", False))),
-        payload_version=str(resolver.resolve(properties.get("AuthorizerPayloadFormatVersion"))),
+        payload_version=str(
+            resolver.resolve(properties.get("AuthorizerPayloadFormatVersion", "2.0"))
+        ),
     )
 
 

@@ -157,3 +157,15 @@ Resources:
     )
     assert authorizer.ttl_seconds == 120
     assert authorizer.simple_responses is True
+
+
+def test_an_authorizer_of_payload_format_one_is_refused(tmp_path):
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        MINIMAL.read_text()
+        .replace('AuthorizerPayloadFormatVersion: "2.0"', 'AuthorizerPayloadFormatVersion: "1.0"')
+        .replace("CodeUri: .", f"CodeUri: {MINIMAL.parent}")
+    )
+
+    with pytest.raises(TemplateError, match=r"payload format 1\.0"):
+        load_stack(template)
