@@ -43,3 +43,12 @@ def test_the_build_leaves_the_operators_scripts_out_and_targets_lambdas_platform
     assert 'rm -rf "$(ARTIFACTS_DIR)/serving_layer/cloud"' in recipe
     assert "LAMBDA_PLATFORM := manylinux2014_aarch64" in recipe
     assert "--no-deps --require-hashes" in recipe
+
+
+def test_the_wheels_are_fetched_for_the_python_the_template_runs() -> None:
+    from local.template import load_document
+
+    runtime = load_document(ROOT / "template.yaml")["Globals"]["Function"]["Runtime"]
+    recipe = (ROOT / "lambda" / "Makefile").read_text()
+
+    assert f"LAMBDA_PYTHON := {runtime.removeprefix('python')}\n" in recipe
