@@ -130,6 +130,7 @@ def stack_of(emulator: AthenaEmulator, bucket: str) -> StackOutputs:
         ApiUrl="https://api.example",
         ClientsTableName="clients",
         IdempotencyTableName="idempotency",
+        AuditTableName="audit",
         LakeBucketName=bucket,
         ResultsBucketName="results-bucket",
         AccessLogBucketName="log-bucket",

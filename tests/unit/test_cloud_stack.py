@@ -20,6 +20,7 @@ OUTPUTS = {
     "ApiUrl": "https://abc123.execute-api.us-east-1.amazonaws.com",
     "ClientsTableName": "serving-layer-dev-ClientsTable-1A2B",
     "IdempotencyTableName": "serving-layer-dev-IdempotencyTable-3C4D",
+    "AuditTableName": "serving-layer-dev-AuditTable-5E6F",
     "LakeBucketName": "serving-layer-dev-lakebucket-5e6f",
     "ResultsBucketName": "serving-layer-dev-resultsbucket-7a8b",
     "AccessLogBucketName": "serving-layer-dev-accesslogbucket-9c0d",
@@ -95,6 +96,9 @@ def test_the_sam_local_environment_points_each_function_at_the_stack() -> None:
         assert len(environment[function]["SERVING_MASK_KEY"]) >= 32
     assert environment["ManageFunction"]["SERVING_IDEMPOTENCY_TABLE"] == (
         "serving-layer-dev-IdempotencyTable-3C4D"
+    )
+    assert environment["ManageFunction"]["SERVING_AUDIT_TABLE"] == (
+        "serving-layer-dev-AuditTable-5E6F"
     )
     names = {name for variables in environment.values() for name in variables}
     assert names <= {setting.name for setting in config.ALL}

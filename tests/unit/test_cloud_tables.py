@@ -51,6 +51,7 @@ def outputs(emulator: AthenaEmulator, database: str) -> StackOutputs:
         ApiUrl="https://api.example",
         ClientsTableName="clients",
         IdempotencyTableName="idempotency",
+        AuditTableName="audit",
         LakeBucketName="lake-bucket",
         ResultsBucketName="results-bucket",
         AccessLogBucketName="log-bucket",

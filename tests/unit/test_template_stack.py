@@ -78,6 +78,7 @@ def test_the_functions_get_the_settings_their_work_needs(resources: dict[str, An
         assert env[function]["SERVING_NAMESPACE"] == {"Ref": "GlueDatabase"}
         assert env[function]["SERVING_RESULT_REUSE_MINUTES"] == {"Ref": "ResultReuseMinutes"}
     assert env["ManageFunction"]["SERVING_IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert env["ManageFunction"]["SERVING_AUDIT_TABLE"] == {"Ref": "AuditTable"}
     # The authorizer never holds the signing keys it does not use.
     assert "SERVING_MASK_KEY" not in env["AuthorizerFunction"]
 
@@ -169,6 +170,17 @@ def test_idempotency_records_expire_by_ttl(resources: dict[str, Any]) -> None:
 
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert table["SSESpecification"]["SSEType"] == "KMS"
+
+
+def test_audit_records_are_listed_newest_first_within_a_table(resources: dict[str, Any]) -> None:
+    table = properties(resources, "AuditTable")
+
+    assert table["KeySchema"] == [
+        {"AttributeName": "table_name", "KeyType": "HASH"},
+        {"AttributeName": "recorded", "KeyType": "RANGE"},
+    ]
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
     assert table["SSESpecification"]["SSEType"] == "KMS"
 
 

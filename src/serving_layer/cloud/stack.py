@@ -38,6 +38,7 @@ class StackOutputs:
     ApiUrl: str
     ClientsTableName: str
     IdempotencyTableName: str
+    AuditTableName: str
     LakeBucketName: str
     ResultsBucketName: str
     AccessLogBucketName: str
@@ -122,6 +123,7 @@ def sam_local_environment(outputs: StackOutputs) -> dict[str, dict[str, str]]:
             **athena,
             **keys,
             config.IDEMPOTENCY_TABLE.name: outputs.IdempotencyTableName,
+            config.AUDIT_TABLE.name: outputs.AuditTableName,
         },
     }
 
