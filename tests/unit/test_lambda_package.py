@@ -52,3 +52,16 @@ def test_the_wheels_are_fetched_for_the_python_the_template_runs() -> None:
     recipe = (ROOT / "lambda" / "Makefile").read_text()
 
     assert f"LAMBDA_PYTHON := {runtime.removeprefix('python')}\n" in recipe
+
+
+def test_no_lambda_code_imports_the_operators_scripts() -> None:
+    # The package leaves serving_layer/cloud out, so an import of it would fail in Lambda.
+    package = ROOT / "src" / "serving_layer"
+    importers = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if "cloud" not in path.relative_to(package).parts
+        and re.search(r"serving_layer\.cloud|from serving_layer import cloud", path.read_text())
+    ]
+
+    assert importers == []
