@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from serving_layer.endpoints import EndpointSpec, Field, Shape, endpoint
 from serving_layer.errors import InvalidRangeError, InvalidScopeError, UnknownFieldError
+
+if TYPE_CHECKING:
+    from serving_layer.timetravel import AsOf
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class CompiledQuery:
     sql: str
     params: tuple[Any, ...]
     columns: tuple[Field, ...]
+    # Set when the query reads an earlier version of the lake (`timetravel.py`): its table
+    # references then carry Trino's FOR VERSION/TIMESTAMP AS OF, which DuckDB rewrites.
+    as_of: AsOf | None = None
 
     def page(self, offset: int, limit: int) -> CompiledQuery:
         """The same query cut to `limit` rows after the first `offset` (Trino's clause order)."""
@@ -110,7 +116,7 @@ class CompiledQuery:
             params.append(_count("offset", offset))
         sql += " LIMIT ?"
         params.append(_count("limit", limit))
-        return CompiledQuery(self.endpoint, sql, tuple(params), self.columns)
+        return CompiledQuery(self.endpoint, sql, tuple(params), self.columns, self.as_of)
 
 
 def compile_query(
@@ -121,18 +127,28 @@ def compile_query(
     *,
     limit: int | None = None,
     offset: int | None = None,
+    as_of: AsOf | None = None,
 ) -> CompiledQuery:
     """The query of `spec` for the range, scope and fields (all fields when `fields` is None).
 
     `limit` and `offset` page the rows; they apply to every shape but only matter for many rows.
+    `as_of` reads the tables as they were at that point of their history.
     """
     if isinstance(spec, str):
         spec = endpoint(spec)
     columns = _select_fields(spec, fields)
 
+    source: str = spec.source
+    params: list[Any] = []
+    if as_of is not None:
+        from serving_layer.timetravel import pin_source
+
+        # The clauses sit in FROM, before every other placeholder: their values come first.
+        source, params = pin_source(spec.source, as_of)
+
     select = ", ".join(f'{f.sql} AS "{f.name}"' for f in columns)
     conditions = ["t.creation >= ?", "t.creation < ?"]
-    params: list[Any] = [date_range.start, date_range.end]
+    params += [date_range.start, date_range.end]
     if scope.client_ids is not None:
         ids = sorted(scope.client_ids)
         conditions.append(f"t.client_id IN ({', '.join('?' for _ in ids)})")
@@ -140,13 +156,13 @@ def compile_query(
     conditions.extend(spec.where)
 
     # Every piece of this text comes from the endpoint spec; values are placeholders.
-    sql = f"SELECT {select} FROM {spec.source} WHERE {' AND '.join(conditions)}"  # noqa: S608
+    sql = f"SELECT {select} FROM {source} WHERE {' AND '.join(conditions)}"  # noqa: S608
     if spec.group_by:
         sql += f" GROUP BY {', '.join(spec.group_by)}"
     if spec.order_by:
         sql += f" ORDER BY {', '.join(_nulls_last(term) for term in spec.order_by)}"
 
-    query = CompiledQuery(spec.name, sql, tuple(params), columns)
+    query = CompiledQuery(spec.name, sql, tuple(params), columns, as_of)
     if limit is None:
         return query
     return query.page(offset or 0, limit)

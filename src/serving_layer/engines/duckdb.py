@@ -21,7 +21,7 @@ import duckdb
 import duckdb_extension_avro
 import duckdb_extension_iceberg
 
-from serving_layer import config, model, warehouse
+from serving_layer import config, model, timetravel, warehouse
 from serving_layer.compiler import CompiledQuery
 from serving_layer.engines import Engine, QueryResult, QueryStats
 from serving_layer.errors import EngineFailedError, EngineUnavailableError
@@ -98,13 +98,17 @@ class DuckDBEngine(Engine):
         self, query: CompiledQuery, *, page_size: int, page: str | None = None
     ) -> QueryResult:
         offset = _offset(page)
-        self.refresh()
+        locations = self.refresh()
 
         # One row more than the page tells whether another page exists.
         paged = query.page(offset, page_size + 1)
+        sql = paged.sql
+        if query.as_of is not None:
+            # Trino's time-travel clauses become iceberg_scan at that snapshot, in place.
+            sql = timetravel.duckdb_sources(sql, locations)
         started = time.perf_counter()
         try:
-            rows = self.cursor().execute(paged.sql, list(paged.params)).fetchall()
+            rows = self.cursor().execute(sql, list(paged.params)).fetchall()
         except duckdb.Error as error:
             logger.exception("duckdb query failed", extra={"endpoint": query.endpoint})
             raise EngineFailedError("the local engine could not run the query") from error
