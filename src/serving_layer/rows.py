@@ -168,13 +168,10 @@ def to_json(table: Table, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat(timespec="microseconds") + "Z"
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+    """A stored value as JSON, by the query API's rules (`answers.py`)."""
+    from serving_layer.answers import json_value as answer_value
+
+    return answer_value(value)
 
 
 def raise_if_any(table: Table, errors: Iterable[RowError]) -> None:
