@@ -61,6 +61,8 @@ POLICIES = {
         "scope": "all",
         "endpoints": {"count_orders_by_range": {}},
     },
+    # May read and insert cities, nothing else.
+    "writer": {"client": "writer", "scope": "all", "tables": {"city": ["read", "insert"]}},
 }
 
 
@@ -221,6 +223,39 @@ def test_a_route_missing_from_the_template_is_a_404_problem(server, clients):
 
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_json_body_reaches_the_manage_function_and_the_row_reads_back(server, clients):
+    # GIVEN a key that may read and insert cities, and a city the fixture lake lacks
+    key = key_of(clients, "writer")
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "local-server-city-30"}
+    city = {"id": 30, "name": "Cali", "country_id": 1, "timezone": "America/Bogota", "point": None}
+
+    # WHEN it posts the row as JSON, then reads it by id
+    posted = requests.post(
+        f"{server.url}/v1/tables/city/rows", json={"rows": [city]}, headers=headers, timeout=60
+    )
+    read = get(server, "/v1/tables/city/rows/30", key)
+
+    # THEN the insert is created and the row reads back as sent
+    assert posted.status_code == 201, posted.text
+    assert posted.json()["inserted"] == 1
+    assert read.status_code == 200
+    assert read.json()["row"] == city
+
+
+def test_a_table_operation_not_granted_is_refused_by_the_gateway(server, clients):
+    # The writer may not delete: its policy's routes leave DELETE out, so the gateway says 403.
+    key = key_of(clients, "writer")
+
+    response = requests.delete(
+        f"{server.url}/v1/tables/city/rows/10",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
+
+    assert response.status_code == 403
+    assert response.json()["message"] == "Forbidden"
 
 
 def test_the_authorizer_answer_is_cached_for_its_ttl(server, clients, folders):
