@@ -199,7 +199,11 @@ class SQLitePersistenceLayer(BasePersistenceLayer):
         with self._transaction() as connection:
             row = connection.execute(_SELECT, (data_record.idempotency_key,)).fetchone()
             if row is not None and _is_live(row, now):
-                raise IdempotencyItemAlreadyExistsError(old_data_record=_record(row))
+                # As Powertools' DynamoDB layer does: another body under the key is refused
+                # here, before the stored answer could be replayed for it.
+                old = _record(row)
+                self._validate_payload(data_payload=data_record, stored_data_record=old)
+                raise IdempotencyItemAlreadyExistsError(old_data_record=old)
             connection.execute(
                 "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?, ?, ?)",
                 (
