@@ -136,6 +136,16 @@ def _query_operation(spec: EndpointSpec) -> dict[str, Any]:
                 ),
                 "schema": {"type": "string"},
             },
+            {
+                "name": "as_of",
+                "in": "query",
+                "required": False,
+                "description": (
+                    "Read the lake as it was: a snapshot id (as a write answers, or as "
+                    "`/v1/tables/{table}/snapshots` lists) or an ISO 8601 instant in UTC."
+                ),
+                "schema": {"type": "string", "examples": ["5113224419127042937"]},
+            },
         ],
         "responses": {
             "200": {

@@ -28,7 +28,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
-from serving_layer import config, cursors, engines, masks
+from serving_layer import config, cursors, engines, masks, timetravel
 from serving_layer.answers import json_rows
 from serving_layer.caller import Caller, caller_from_event
 from serving_layer.compiler import CompiledQuery, DateRange, compile_query
@@ -43,7 +43,7 @@ from serving_layer.policy import EndpointGrant
 from serving_layer.problems import PROBLEM_JSON, internal_problem, register_problem_handlers
 from serving_layer.signing_keys import secret
 
-QUERY_PARAMETERS = ("start", "end", "fields", "limit", "cursor")
+QUERY_PARAMETERS = ("start", "end", "fields", "limit", "cursor", "as_of")
 
 logger = Logger(service="serving-layer-query", level=config.LOG_LEVEL.get())
 app = APIGatewayHttpResolver()
@@ -135,7 +135,10 @@ def query_endpoint(name: str) -> Response[str]:
     _note(endpoint=spec.name)
 
     request = QueryRequest.parse(spec, grant, parameters)
-    query = compile_query(spec, request.date_range, caller.policy.scope, request.fields)
+    as_of = _as_of(spec, parameters.get("as_of"))
+    query = compile_query(
+        spec, request.date_range, caller.policy.scope, request.fields, as_of=as_of
+    )
     binding = cursors.CursorBinding(
         holder=_holder(caller), endpoint=spec.name, query=cursors.query_digest(query, request.limit)
     )
@@ -143,7 +146,10 @@ def query_endpoint(name: str) -> Response[str]:
     if request.cursor is not None:
         page = cursors.page_token(request.cursor, binding, secret(config.CURSOR_KEY))
 
-    return _json(200, answer(query, grant, caller, request.limit, page, binding))
+    body = answer(query, grant, caller, request.limit, page, binding)
+    if as_of is not None:
+        body["as_of"] = as_of.describe()
+    return _json(200, body)
 
 
 @app.get("/v1/me")
@@ -313,6 +319,16 @@ def _limit(grant: EndpointGrant, text: str | None) -> int:
             maximum=grant.max_rows,
         )
     return int(value)
+
+
+def _as_of(spec: EndpointSpec, text: str | None) -> timetravel.AsOf | None:
+    """The lake version `as_of` names (a snapshot id or an instant), or None for the current."""
+    if text is None:
+        return None
+    history = timetravel.history_for(current_engine())
+    as_of = timetravel.resolve(text, history, timetravel.tables_in(spec.source))
+    _note(as_of=text[:40])
+    return as_of
 
 
 def _holder(caller: Caller) -> str:

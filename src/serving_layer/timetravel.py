@@ -42,6 +42,9 @@ TIMESTAMP_CLAUSE = "FOR TIMESTAMP AS OF CAST(? AS timestamp(6) with time zone)"
 _TABLES = "|".join(sorted(model.TABLES, key=len, reverse=True))
 # A table reference of an endpoint source: at the start, or after `JOIN `.
 _REFERENCE = re.compile(rf"(?:^|(?<=JOIN ))(?P<table>{_TABLES}) (?P<alias>[a-z]+)\b")
+# Any `<table> <alias>` at all: a source where this finds more than `_REFERENCE` has a table
+# reference of another shape (a comma join, a subquery), which the rewrite would miss.
+_ANY_REFERENCE = re.compile(rf"\b(?:{_TABLES}) [a-z]+\b")
 _PINNED = re.compile(
     rf"\b(?P<table>{_TABLES}) (?P<clause>{re.escape(VERSION_CLAUSE)}|{re.escape(TIMESTAMP_CLAUSE)})"
 )
@@ -116,8 +119,9 @@ def tables_in(source: str) -> list[str]:
 def pin_source(source: str, as_of: AsOf) -> tuple[str, list[Any]]:
     """`source` with a time-travel clause after each table, and the clauses' parameters."""
     expected = source.count(" JOIN ") + 1
-    references = list(_REFERENCE.finditer(source))
-    if len(references) != expected:
+    anchored = len(_REFERENCE.findall(source))
+    anywhere = len(_ANY_REFERENCE.findall(source))
+    if not anchored == anywhere == expected:
         raise ValueError(f"an endpoint source of an unexpected shape: {source!r}")
 
     params: list[Any] = []

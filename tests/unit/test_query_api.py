@@ -206,7 +206,7 @@ def test_openapi_needs_no_caller(query_api: Any) -> None:
 def test_unknown_parameters_are_named_with_the_allowed_ones(query_api: Any) -> None:
     problem = assert_problem(ask("count_orders_by_range", page="2", sort="x"), 400)
     assert "'page', 'sort'" in problem["detail"]
-    assert problem["allowed"] == ["start", "end", "fields", "limit", "cursor"]
+    assert problem["allowed"] == ["start", "end", "fields", "limit", "cursor", "as_of"]
     assert problem["instance"] == "/v1/queries/count_orders_by_range"
     assert problem["request_id"] == "Gq3kTj7xoAMEbQw="
 

@@ -37,9 +37,9 @@ def test_every_endpoint_has_its_path_parameters_and_typed_columns(
     # WHEN its operation is read
     operation = spec["paths"][f"/v1/queries/{name}"]["get"]
 
-    # THEN it takes the five parameters, `fields` enumerates the spec's fields,
+    # THEN it takes the six parameters, `fields` enumerates the spec's fields,
     parameters = {p["name"]: p for p in operation["parameters"]}
-    assert list(parameters) == ["start", "end", "fields", "limit", "cursor"]
+    assert list(parameters) == ["start", "end", "fields", "limit", "cursor", "as_of"]
     assert parameters["start"]["required"] and parameters["end"]["required"]
     assert parameters["fields"]["schema"]["items"]["enum"] == list(endpoint.field_names)
 
