@@ -182,7 +182,9 @@ class DynamoDBAuditLog(AuditLog):
             self.client.put_item(TableName=self.table_name, Item=item)
         except Exception:
             # The data is committed; losing its audit line must not turn the answer into an
-            # error the client would retry (and so write twice). The log keeps the record.
+            # error the client would retry (and so write twice).
+            # NOTE: the record then lives only in the log line below; a retry queue (or the
+            # audit in the same transaction, as locally) would keep it in the table.
             logger.exception("audit record not stored", extra={"audit": record.to_dict()})
 
     def records(self, table: str, limit: int) -> dict[int, AuditRecord]:

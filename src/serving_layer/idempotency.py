@@ -16,6 +16,10 @@ validation); only its persistence layer differs:
 
 A failed request leaves no record (Powertools deletes it), so its retry runs again; only
 successes replay, for `SERVING_IDEMPOTENCY_SECONDS` (a day by default).
+
+NOTE: when the store fails after the write committed (saving the answer), the client gets a 503
+for a write that landed; its retry then runs again: an insert answers 409 (the keys exist), an
+upsert writes the same values, which changes nothing. Only the first answer is lost.
 """
 
 from __future__ import annotations

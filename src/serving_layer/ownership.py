@@ -14,6 +14,10 @@ Reference tables have no client dimension, so a scoped client cannot own any of 
 only a policy whose scope is "all" may write them, whatever its table grants say. An order
 that names a trackcode outside the scope, or one that does not exist, is refused the same way,
 so a scoped client cannot probe which trackcode ids exist.
+
+NOTE: a caller whose scope is "all" is not checked at all, so its orders may name trackcodes
+that do not exist: the lake has no foreign keys, and the queries already answer a missing
+dimension as null. Checking references for every caller would cost a lookup per batch.
 """
 
 from __future__ import annotations

@@ -22,6 +22,13 @@ Athena sessions run in UTC, so the cast reads the naive UTC instant as UTC.
 DuckDB has no such clause; its engine replaces each pinned reference with `iceberg_scan` of
 the table's current metadata file at `snapshot_from_id` or `snapshot_from_timestamp`
 (`duckdb_sources`), keeping every parameter in its place.
+
+NOTE: three edges are not smoothed over. An instant before a table's first snapshot reads that
+table as empty on DuckDB, while Trino refuses the query (a 502). A commit that adds several
+snapshots (an upsert's overwrite, then its append) has intermediate snapshots an instant can
+fall between, showing half of that commit; the snapshots route marks each with the commit's
+last snapshot, which is the one to use. And the timestamp cast is checked against Trino's
+grammar only, not against a live Athena (no AWS account here).
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ growing delay (`engines.athena.poll_delays`) under the same deadline. A write th
 deadline is not stopped (stopping does not say whether the commit happened); the client gets a
 504 problem with the query id, and a retry with the same `Idempotency-Key` is safe.
 
+NOTE: the snapshot "after" is the table's current snapshot read once the statement has
+succeeded; a commit by another writer in that instant would be reported (and audited) instead.
+Trino records its query id in the snapshot summary, which would let the writer find its own.
+
 NOTE: Athena runs one statement per request, so the read-and-check and the statement are two
 steps: a concurrent writer could insert a key between them (the local writer checks inside its
 commit). Iceberg's own commit conflict check catches overlapping MERGE/UPDATE/DELETE; two

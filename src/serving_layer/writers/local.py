@@ -211,7 +211,9 @@ def _commit(transaction: Transaction) -> IcebergTable:
         raise
     except Exception as error:
         # A storage failure: the catalog still points at the old metadata, so the table is as
-        # it was (files written for the attempt may stay behind, unreferenced).
+        # it was.
+        # NOTE: data files the attempt wrote may stay behind, referenced by no snapshot; an
+        # orphan-file sweep (as Iceberg's maintenance does) would remove them.
         logger.exception("local commit failed")
         raise WriteFailedError(
             "the local warehouse could not be written; nothing was changed: try again"
