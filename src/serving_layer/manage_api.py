@@ -159,10 +159,13 @@ def read_row(table: str, key: str) -> Response[str]:
     found = current_writer().read(tbl, [value]).get(value)
 
     # A row outside the scope is answered as absent: its content and its existence are not
-    # the caller's to know.
-    if found is None or ownership.outside_scope(
-        caller.policy.scope, tbl, [Located(found)], current_writer(), stored=True
-    ):
+    # the caller's to know. Reference rows belong to no client: every reader may see them.
+    if found is not None and not ownership.is_reference_table(tbl):
+        outside = ownership.outside_scope(
+            caller.policy.scope, tbl, [Located(found)], current_writer(), stored=True
+        )
+        found = None if outside else found
+    if found is None:
         raise NotFoundError(f"no row of {tbl.name!r} with {tbl.primary_key} {value} in your scope")
     return _json(200, {"table": tbl.name, "key": value, "row": rows.to_json(tbl, found)})
 

@@ -299,6 +299,12 @@ def test_reading_a_row_outside_the_scope_is_404(lake: Path) -> None:
     _problem(handler(request("get_row.json", key=1005), None), 404)
 
 
+def test_reference_rows_are_readable_by_any_reader_of_the_table(lake: Path) -> None:
+    scoped = policy([101], {"service": ["read"]})
+    response = handler(request("get_row.json", table="service", key=2, caller=scoped), None)
+    assert answer(response) == {"table": "service", "key": 2, "row": {"id": 2, "name": "express"}}
+
+
 def test_the_client_secret_is_never_answered(lake: Path) -> None:
     operator = policy("all")
     response = handler(request("get_row.json", table="client", key=101, caller=operator), None)
