@@ -7,8 +7,6 @@ both. The registry keeps DuckDB (and pyarrow, pyiceberg) out of the cloud Lambda
 
 from __future__ import annotations
 
-import importlib
-import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -16,6 +14,7 @@ from typing import Any, ClassVar
 from serving_layer import config
 from serving_layer.compiler import CompiledQuery
 from serving_layer.errors import EngineUnavailableError
+from serving_layer.registry import Registry
 
 
 @dataclass
@@ -65,43 +64,27 @@ class Engine(ABC):
         """
 
 
-_REGISTRY: dict[str, str] = {
-    "athena": "serving_layer.engines.athena:AthenaEngine",
-    "duckdb": "serving_layer.engines.duckdb:DuckDBEngine",
-}
-_HINTS = {"duckdb": "install the local extras: pip install 'serving-layer[local]'"}
-_instances: dict[str, Engine] = {}
-_lock = threading.Lock()
+_ENGINES: Registry[Engine] = Registry(
+    "engine",
+    {
+        "athena": "serving_layer.engines.athena:AthenaEngine",
+        "duckdb": "serving_layer.engines.duckdb:DuckDBEngine",
+    },
+    EngineUnavailableError,
+    hints={"duckdb": "install the local extras: pip install 'serving-layer[local]'"},
+)
 
 
 def engine_class(name: str) -> type[Engine]:
     """The engine class registered as `name`, imported on first use."""
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise EngineUnavailableError(f"unknown engine {name!r}; the engines are: {known}") from None
-
-    module_name, class_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        hint = _HINTS.get(name, "")
-        raise EngineUnavailableError(f"engine {name!r} cannot load ({error}); {hint}") from None
-    cls: type[Engine] = getattr(module, class_name)
-    return cls
+    return _ENGINES.load(name)
 
 
 def get_engine(name: str | None = None) -> Engine:
     """The process-wide engine called `name` (default: `SERVING_ENGINE`), built on first use."""
-    name = config.ENGINE.get(name)
-    with _lock:
-        if name not in _instances:
-            _instances[name] = engine_class(name)()
-        return _instances[name]
+    return _ENGINES.get(config.ENGINE.get(name))
 
 
 def reset_engines() -> None:
     """Forget the built engines, so the next `get_engine` reads its configuration again."""
-    with _lock:
-        _instances.clear()
+    _ENGINES.reset()

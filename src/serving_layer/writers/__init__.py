@@ -12,8 +12,6 @@ cloud's Iceberg tables. The registry keeps pyiceberg and pyarrow out of the clou
 
 from __future__ import annotations
 
-import importlib
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from serving_layer.errors import WriteFailedError
 from serving_layer.history import TableHistory
 from serving_layer.model import Table
 from serving_layer.policy import Operation
+from serving_layer.registry import Registry
 
 Row = dict[str, Any]
 Check = Callable[[Mapping[Any, Row]], None]
@@ -124,14 +123,16 @@ class Writer(ABC):
         """The audit record of each snapshot of `history` this API wrote, by snapshot id."""
 
 
-_REGISTRY: dict[str, str] = {
-    "local": "serving_layer.writers.local:LocalWriter",
-    "athena": "serving_layer.writers.athena:AthenaWriter",
-}
-_HINTS = {"local": "install the local extras: pip install 'serving-layer[local]'"}
+_WRITERS: Registry[Writer] = Registry(
+    "writer",
+    {
+        "local": "serving_layer.writers.local:LocalWriter",
+        "athena": "serving_layer.writers.athena:AthenaWriter",
+    },
+    WriteFailedError,
+    hints={"local": "install the local extras: pip install 'serving-layer[local]'"},
+)
 _FOLLOW_ENGINE = {"duckdb": "local", "athena": "athena"}
-_instances: dict[str, Writer] = {}
-_lock = threading.Lock()
 
 
 def writer_name(explicit: str | None = None) -> str:
@@ -145,32 +146,14 @@ def writer_name(explicit: str | None = None) -> str:
 
 def writer_class(name: str) -> type[Writer]:
     """The writer class registered as `name`, imported on first use."""
-    try:
-        target = _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise WriteFailedError(f"unknown writer {name!r}; the writers are: {known}") from None
-
-    module_name, class_name = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        hint = _HINTS.get(name, "")
-        raise WriteFailedError(f"writer {name!r} cannot load ({error}); {hint}") from None
-    cls: type[Writer] = getattr(module, class_name)
-    return cls
+    return _WRITERS.load(name)
 
 
 def get_writer(name: str | None = None) -> Writer:
     """The process-wide writer called `name` (default: `writer_name()`), built on first use."""
-    name = writer_name(name)
-    with _lock:
-        if name not in _instances:
-            _instances[name] = writer_class(name)()
-        return _instances[name]
+    return _WRITERS.get(writer_name(name))
 
 
 def reset_writers() -> None:
     """Forget the built writers, so the next `get_writer` reads its configuration again."""
-    with _lock:
-        _instances.clear()
+    _WRITERS.reset()
