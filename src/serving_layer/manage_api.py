@@ -45,7 +45,7 @@ from serving_layer.history import Snapshot, TableHistory
 from serving_layer.model import Table
 from serving_layer.ownership import Located
 from serving_layer.policy import Operation
-from serving_layer.problems import PROBLEM_JSON, internal_problem, register_problem_handlers
+from serving_layer.problems import event_request_id, raw_problem, register_problem_handlers
 from serving_layer.writers import Actor, Change, Row, Writer, WriteResult, get_writer, writer_name
 
 DEFAULT_SNAPSHOTS = 100
@@ -80,7 +80,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         response = app.resolve(event, context)
     except Exception:
         logger.exception("request could not be routed")
-        response = _raw_problem(event)
+        response = raw_problem(event)
     finally:
         _record.reset(token)
         _context.reset(context_token)
@@ -89,7 +89,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         "request",
         extra={
             "route": event.get("routeKey"),
-            "request_id": _request_id(event),
+            "request_id": event_request_id(event),
             "status": response.get("statusCode"),
             "total_ms": round((time.perf_counter() - record.started) * 1000, 3),
             **record.values,
@@ -397,7 +397,7 @@ def _header(name: str) -> str | None:
 
 
 def _actor(caller: Caller) -> Actor:
-    return Actor(caller.client, caller.key_id, _request_id(app.current_event.raw_event))
+    return Actor(caller.client, caller.key_id, event_request_id(app.current_event.raw_event))
 
 
 def _snapshot_id(value: int | None) -> str | None:
@@ -418,20 +418,3 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
         body=text,
         headers=headers or {},
     )
-
-
-def _request_id(event: Mapping[str, Any]) -> str | None:
-    context = event.get("requestContext")
-    value = context.get("requestId") if isinstance(context, Mapping) else None
-    return value if isinstance(value, str) else None
-
-
-def _raw_problem(event: Mapping[str, Any]) -> dict[str, Any]:
-    path = event.get("rawPath")
-    problem = internal_problem(_request_id(event), path if isinstance(path, str) else None)
-    return {
-        "statusCode": problem.status_code,
-        "headers": {"Content-Type": PROBLEM_JSON},
-        "body": problem.body,
-        "isBase64Encoded": False,
-    }

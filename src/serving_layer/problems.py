@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver, Response
@@ -165,3 +166,22 @@ __all__ = [
     "server_error",
     "status_error",
 ]
+
+
+def event_request_id(event: Mapping[str, Any]) -> str | None:
+    """The gateway's request id of a payload-2.0 event, if it has one."""
+    context = event.get("requestContext")
+    value = context.get("requestId") if isinstance(context, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def raw_problem(event: Mapping[str, Any]) -> dict[str, Any]:
+    """A generic 500 problem as a Lambda answer, for when the router itself failed."""
+    path = event.get("rawPath")
+    problem = internal_problem(event_request_id(event), path if isinstance(path, str) else None)
+    return {
+        "statusCode": problem.status_code,
+        "headers": {"Content-Type": PROBLEM_JSON},
+        "body": problem.body,
+        "isBase64Encoded": False,
+    }

@@ -40,7 +40,7 @@ from serving_layer.errors import (
     UnknownFieldError,
 )
 from serving_layer.policy import EndpointGrant
-from serving_layer.problems import PROBLEM_JSON, internal_problem, register_problem_handlers
+from serving_layer.problems import event_request_id, raw_problem, register_problem_handlers
 from serving_layer.signing_keys import secret
 
 QUERY_PARAMETERS = ("start", "end", "fields", "limit", "cursor", "as_of")
@@ -96,7 +96,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     except Exception:
         # The router itself failed (an event it cannot read): still answer a problem.
         logger.exception("request could not be routed")
-        response = _raw_problem(event)
+        response = raw_problem(event)
     finally:
         _record.reset(token)
 
@@ -105,7 +105,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         "request",
         extra={
             "route": _route_key(event),
-            "request_id": _request_id(event),
+            "request_id": event_request_id(event),
             "status": response.get("statusCode"),
             "total_ms": round(total_ms, 3),
             **record.values,
@@ -346,23 +346,6 @@ def _json(status: int, body: Any) -> Response[str]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=text)
 
 
-def _request_id(event: Mapping[str, Any]) -> str | None:
-    context = event.get("requestContext")
-    value = context.get("requestId") if isinstance(context, Mapping) else None
-    return value if isinstance(value, str) else None
-
-
 def _route_key(event: Mapping[str, Any]) -> str | None:
     value = event.get("routeKey")
     return value if isinstance(value, str) else None
-
-
-def _raw_problem(event: Mapping[str, Any]) -> dict[str, Any]:
-    path = event.get("rawPath")
-    problem = internal_problem(_request_id(event), path if isinstance(path, str) else None)
-    return {
-        "statusCode": problem.status_code,
-        "headers": {"Content-Type": PROBLEM_JSON},
-        "body": problem.body,
-        "isBase64Encoded": False,
-    }
