@@ -63,6 +63,10 @@ class EndpointSpec:
 
 
 _DAY = "CAST(t.creation AS DATE)"
+# NOTE: every endpoint that joins orders reads the whole orders table: it has no column that
+# follows the trackcode's day, so no range prunes it (0.05-0.3 s per query at 1.2M orders on
+# DuckDB, which may even build its hash table on orders). A day partition on orders would need
+# the trackcode's creation copied into it; the data model does not have it yet.
 _ORDER_ROUTE = (
     "trackcode t JOIN orders o ON o.trackcode_id = t.id LEFT JOIN route r ON r.id = o.route_id"
 )
