@@ -25,6 +25,7 @@ import pytest
 import requests
 
 import fixture_lake
+from design import ENDPOINT_NAMES
 from serving_layer import config, keys
 from serving_layer.policy import Policy, Status
 from serving_layer.stores import ClientRecord, get_store, utc_now
@@ -34,16 +35,7 @@ START_SECONDS = 60
 START, END = fixture_lake.RANGE
 RANGE = {"start": START, "end": END}
 
-EVERY_ENDPOINT = [
-    "all_orders_by_range",
-    "get_money_from_routes_by_range",
-    "most_visited_location_from_trackcode_by_range",
-    "count_trackcode_by_range",
-    "count_orders_by_range",
-    "count_trackcode_lost_by_range",
-    "most_required_service_by_range",
-    "count_delivered_trackcode_before_promise_time_by_range",
-]
+EVERY_ENDPOINT = list(ENDPOINT_NAMES)
 POLICIES = {
     # Clients 101 and 102 only, and one endpoint.
     "counter": {

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
+from design import ENDPOINT_NAMES
 from local import docs
 from local.gateway import Gateway
 from local.server import LocalServer
@@ -24,16 +25,7 @@ from serving_layer.errors import NotFoundError
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # The eight query endpoints, as the design names them.
-ENDPOINTS = [
-    "all_orders_by_range",
-    "get_money_from_routes_by_range",
-    "most_visited_location_from_trackcode_by_range",
-    "count_trackcode_by_range",
-    "count_orders_by_range",
-    "count_trackcode_lost_by_range",
-    "most_required_service_by_range",
-    "count_delivered_trackcode_before_promise_time_by_range",
-]
+ENDPOINTS = list(ENDPOINT_NAMES)
 
 
 @pytest.fixture(scope="module")
