@@ -235,6 +235,9 @@ class AthenaWriter(Writer):
                 return rows
 
     def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        # NOTE: unlike the engine's calls, a throttled write call is not retried: the client gets
+        # a 503 and retries with its Idempotency-Key. Sharing the engine's jittered call loop
+        # (engines/athena.py) would lift it; it is bound to the engine's own errors today.
         try:
             answer: dict[str, Any] = getattr(self.client, operation)(**request)
         except (ClientError, BotoCoreError) as error:
