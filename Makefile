@@ -13,7 +13,7 @@ PORT ?= 3000
 .PHONY: help venv local test check fmt lint types samples bench clean
 
 help: ## List the targets with what they do
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' \
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
 $(STAMP): pyproject.toml requirements.lock
@@ -55,7 +55,8 @@ bench: $(STAMP) ## Measure the engine and the API on a 1,000,000-trackcode lake
 	$(BIN)/python -m bench
 
 clean: ## Remove the virtualenv, caches and generated data
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis samples/lake .local
+	rm -rf $(VENV) .venv-tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis \
+		samples/lake .local bench/results
 
 # ---- Cloud: the SAM tools, template checks, build, deploy, seed and destroy ----------------
 # SAM CLI + cfn-lint and checkov live in two environments under .venv-tools/ (their boto3 pins
