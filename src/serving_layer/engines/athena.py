@@ -215,8 +215,8 @@ class AthenaEngine(Engine):
         self.workgroup = config.ATHENA_WORKGROUP.get(workgroup)
         self.catalog = config.ATHENA_CATALOG.get(catalog)
         self.database = config.NAMESPACE.get(database)
-        self.reuse_minutes = _setting_number(config.RESULT_REUSE_MINUTES, reuse_minutes, int)
-        self.deadline_seconds = _setting_number(
+        self.reuse_minutes = setting_number(config.RESULT_REUSE_MINUTES, reuse_minutes, int)
+        self.deadline_seconds = setting_number(
             config.QUERY_DEADLINE_SECONDS, deadline_seconds, float
         )
         if self.reuse_minutes < 0 or self.deadline_seconds <= 0:
@@ -472,7 +472,8 @@ class AthenaEngine(Engine):
         )
 
 
-def _setting_number(setting: config.Setting, explicit: float | None, kind: type) -> Any:
+def setting_number(setting: config.Setting, explicit: float | None, kind: type) -> Any:
+    """A numeric setting (argument > environment > default), or a 503 naming the variable."""
     text = setting.get(None if explicit is None else str(explicit))
     try:
         return kind(text)

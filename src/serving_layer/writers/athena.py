@@ -35,7 +35,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serving_layer import audit, config, dml
-from serving_layer.engines.athena import poll_delays, shared_client
+from serving_layer.engines.athena import poll_delays, setting_number, shared_client
 from serving_layer.engines.athena_values import value_reader
 from serving_layer.engines.literals import sql_literal
 from serving_layer.errors import (
@@ -77,10 +77,8 @@ class AthenaWriter(Writer):
         self.workgroup = config.ATHENA_WORKGROUP.get(workgroup)
         self.catalog = config.ATHENA_CATALOG.get(catalog)
         self.database = config.NAMESPACE.get(database)
-        self.deadline_seconds = float(
-            config.QUERY_DEADLINE_SECONDS.get(
-                None if deadline_seconds is None else str(deadline_seconds)
-            )
+        self.deadline_seconds = setting_number(
+            config.QUERY_DEADLINE_SECONDS, deadline_seconds, float
         )
         self.metadata = metadata or GlueHistory(self.database)
         self.audit_log = audit_log or audit.DynamoDBAuditLog()
